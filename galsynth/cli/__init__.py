@@ -1,0 +1,96 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The ``galsynth`` command line.
+
+Thin by design: each subcommand lives in its own module of this package,
+which defines ``add_parser(subparsers)`` (the options, documented in their
+help) and ``run(args)`` (calls the library and reports). Bad input exits with
+status 2 and a one-line message, never a traceback.
+"""
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ['main', 'CommandError']
+
+#: Subcommand modules, in the order of the data path.
+COMMANDS = ('simulate', 'fetch_sdss', 'extract', 'train', 'generate', 'measure', 'evaluate')
+
+
+class CommandError(Exception):
+    """An error to report to the user in one line (exit status 2)."""
+
+
+def build_parser():
+    """
+    The argument parser with every subcommand.
+
+    Returns
+    -------
+    `argparse.ArgumentParser`
+    """
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog='galsynth',
+        description='Synthetic galaxy images in physical units: simulate, extract real SDSS '
+                    'stamps, train a StyleGAN, generate calibrated FITS, measure and evaluate.')
+    parser.add_argument('--version', action='version', version=f'galsynth {__version__}')
+    parser.add_argument('-v', '--verbose', action='count', default=0,
+                        help='more log messages (-v info, -vv debug)')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f'.{name}', __name__)
+        except ModuleNotFoundError as exc:  # DEVELOPMENT ONLY: removed before release
+            if exc.name != f'{__name__}.{name}':
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def main(argv=None):
+    """
+    Entry point of the ``galsynth`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        return args.func(args) or 0
+    except (CommandError, ValueError, FileExistsError, FileNotFoundError, OSError) as exc:
+        print(f'galsynth {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'galsynth {args.command}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())
