@@ -158,7 +158,7 @@ def flux_err_to_mag_err(flux, flux_err):
     return float(err) if np.ndim(err) == 0 else err
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_filter(band):
     """
     The speclite response curve of an SDSS band.
@@ -195,7 +195,7 @@ def get_filters(bands):
     return speclite.filters.FilterSequence([get_filter(b) for b in check_bands(bands)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def galsim_bandpass(band):
     """
     A `galsim.Bandpass` from the speclite curve, with an AB zero point.
