@@ -431,11 +431,12 @@ def read_galaxy(path, *, bands=None):
         with warnings.catch_warnings():
             # A truncated or damaged file shows up as a VerifyWarning: make it an error.
             warnings.simplefilter('error', fits.verify.VerifyWarning)
-            with fits.open(path, memmap=False, checksum=False) as hdul:
-                hdul.verify('exception')
+            # Our own file object, so that it is closed even when astropy fails mid-open.
+            with open(path, 'rb') as fh, fits.open(fh, memmap=False, checksum=False,
+                                                   lazy_load_hdus=False) as hdul:
                 for h in hdul:
-                    _ = h.data  # force reading: a truncated file fails here
-                copy = fits.HDUList([h.copy() for h in hdul])
+                    _ = h.data  # read into memory: a truncated file fails here
+            copy = hdul  # data were read without memmap: usable after closing
     except (OSError, fits.VerifyError, fits.verify.VerifyWarning, ValueError, TypeError,
             IndexError) as exc:
         msg = f'{path}: not a readable FITS file ({exc})'
