@@ -56,10 +56,18 @@ def atomic_write(path, *, overwrite=False, mode='wb'):
         if path.exists() and not overwrite:
             msg = f'{path}: file appeared while writing; pass overwrite=True to replace it'
             raise FileExistsError(msg)
+        # mkstemp creates mode 0600: give the file the usual permissions (0666 & ~umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data, *, overwrite=False):
