@@ -82,6 +82,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format='%(levelname)s %(name)s: %(message)s')
+    # astropy's logger prints AstropyWarnings (ours included) with its own handler:
+    # do not print them a second time through the root handler.
+    logging.getLogger('astropy').propagate = False
     try:
         return args.func(args) or 0
     except (CommandError, ValueError, FileExistsError, FileNotFoundError, OSError) as exc:
