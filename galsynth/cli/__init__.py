@@ -23,6 +23,13 @@ class CommandError(Exception):
     """An error to report to the user in one line (exit status 2)."""
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """An argument parser that reports bad arguments in one line (no usage dump), status 2."""
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
 def build_parser():
     """
     The argument parser with every subcommand.
@@ -33,14 +40,14 @@ def build_parser():
     """
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog='galsynth',
         description='Synthetic galaxy images in physical units: simulate, extract real SDSS '
                     'stamps, train a StyleGAN, generate calibrated FITS, measure and evaluate.')
     parser.add_argument('--version', action='version', version=f'galsynth {__version__}')
     parser.add_argument('-v', '--verbose', action='count', default=0,
                         help='more log messages (-v info, -vv debug)')
-    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_OneLineErrors)
     sub.required = True
     for name in COMMANDS:
         try:

@@ -4,7 +4,6 @@
 """
 
 import argparse
-import sys
 
 from . import positive_int
 
@@ -20,11 +19,6 @@ def _seed(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
     return value
-
-
-def _one_line_error(prog, message):
-    print(f'{prog}: error: {message}', file=sys.stderr)
-    sys.exit(2)
 
 
 def add_parser(subparsers):
@@ -82,8 +76,6 @@ def add_parser(subparsers):
                         help='no neighbouring galaxies and stars')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.set_defaults(func=run)
-    # Bad option values: one line on stderr and exit status 2, no usage dump.
-    parser.error = lambda message: _one_line_error(parser.prog, message)
     return parser
 
 
