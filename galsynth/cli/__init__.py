@@ -50,12 +50,7 @@ def build_parser():
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_OneLineErrors)
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f'.{name}', __name__)
-        except ModuleNotFoundError as exc:  # DEVELOPMENT ONLY: removed before release
-            if exc.name != f'{__name__}.{name}':
-                raise
-            continue
+        module = importlib.import_module(f'.{name}', __name__)
         module.add_parser(sub)
     return parser
 

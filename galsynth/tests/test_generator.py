@@ -10,8 +10,7 @@ import pytest
 
 import galsynth
 from galsynth import GalaxyGenerator
-from galsynth.generator import (GeneratorBackend, available_backends, get_backend,
-                                register_backend)
+from galsynth.generator import GeneratorBackend, available_backends, get_backend, register_backend
 from galsynth.products import galaxy_cube, galaxy_truth
 
 EXAMPLE = Path(galsynth.__file__).parents[1] / 'examples' / 'plugin_backend'
