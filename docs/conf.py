@@ -34,3 +34,4 @@ automodapi_toctreedirnm = 'api'
 automodsumm_inherited_members = False
 numpydoc_show_class_members = False
 suppress_warnings = ['config.cache']
+automodapi_inheritance_diagram = False

@@ -51,7 +51,7 @@ def seed_sequence(seed):
 
 def item_seeds(seed, n, *, start=0):
     """
-    Independent 63-bit integer seeds for items ``start ... start + n - 1``.
+    Independent 63-bit integer seeds for the items ``start`` to ``start + n - 1``.
 
     Item *k*'s seed depends only on ``seed`` and *k*, not on ``n`` or ``start``.
 
