@@ -129,7 +129,8 @@ def _set(hdr, key, value, comment=''):
     hdr[key] = (value, comment[:max(room, 0)]) if room > 0 else value
 
 
-def _band_header(band, wcs, *, zeropoint):
+def _wcs_header(wcs):
+    """The WCS cards of the band HDUs (built once per product)."""
     hdr = wcs.to_header()
     # astropy writes PC+CDELT by default; keep the CD matrix that SDSS frames use.
     for key in ('PC1_1', 'PC1_2', 'PC2_1', 'PC2_2', 'CDELT1', 'CDELT2'):
@@ -138,6 +139,11 @@ def _band_header(band, wcs, *, zeropoint):
     for i in range(2):
         for j in range(2):
             hdr[f'CD{i + 1}_{j + 1}'] = float(cd[i, j])
+    return hdr
+
+
+def _band_header(band, wcs_header, *, zeropoint):
+    hdr = wcs_header.copy()
     hdr['EXTNAME'] = band.upper()
     _set(hdr, 'BUNIT', 'nanomaggy', '1 nanomaggy = AB mag 22.5 = 3.631e-6 Jy')
     hdr['FILTER'] = (band, 'SDSS filter (speclite sdss2010 curve)')
@@ -253,15 +259,17 @@ def make_galaxy(images, *, bands, ra=0.0, dec=0.0, pixel_scale=PIXEL_SCALE, reds
         hdr.add_history(str(line))
 
     hdus = [primary]
+    wcs_header = _wcs_header(wcs)
     for band, img in zip(bands, data, strict=True):
-        hdus.append(fits.ImageHDU(img, header=_band_header(band, wcs, zeropoint=ZEROPOINT)))
+        hdus.append(fits.ImageHDU(img, header=_band_header(band, wcs_header,
+                                                           zeropoint=ZEROPOINT)))
     if ivar is not None:
         ivar = np.asarray(ivar, dtype=np.float32)
         if ivar.shape != data.shape:
             msg = f'ivar shape {ivar.shape} differs from the images {data.shape}'
             raise ValueError(msg)
         for band, iv in zip(bands, ivar, strict=True):
-            h = _band_header(band, wcs, zeropoint=ZEROPOINT)
+            h = _band_header(band, wcs_header, zeropoint=ZEROPOINT)
             h['EXTNAME'] = f'IVAR_{band.upper()}'
             h['BUNIT'] = ('nanomaggy-2', 'inverse variance of the band image')
             hdus.append(fits.ImageHDU(iv, header=h))
