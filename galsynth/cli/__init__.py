@@ -11,7 +11,13 @@ status 2 and a one-line message, never a traceback.
 import argparse
 import importlib
 import logging
+import os
 import sys
+
+# PyTorch's OpenMP threads spin while they wait for each other by default; on a
+# shared or busy CPU that makes two threads several times slower than one. The
+# command line prefers passive waiting (must be set before torch is imported).
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 __all__ = ['main', 'CommandError']
 
