@@ -18,7 +18,7 @@ from astropy.visualization import make_lupton_rgb
 
 from .products import galaxy_cube
 
-__all__ = ['DEFAULT_Q', 'DEFAULT_STRETCH', 'to_rgb', 'rgb_grid', 'save_rgb_grid']
+__all__ = ['DEFAULT_Q', 'DEFAULT_STRETCH', 'to_rgb', 'tile', 'rgb_grid', 'save_rgb_grid']
 
 #: Default Lupton softening parameter.
 DEFAULT_Q = 8.0
@@ -65,6 +65,35 @@ def to_rgb(hdul, bands=('i', 'r', 'g'), *, stretch=DEFAULT_STRETCH, Q=DEFAULT_Q,
     return np.ascontiguousarray(rgb[::-1])
 
 
+def tile(pictures, *, ncols=8, pad=2):
+    """
+    Tile RGB pictures of one size into a grid, separated by black lines.
+
+    Parameters
+    ----------
+    pictures : sequence of `numpy.ndarray`, shape ``(ny, nx, 3)``, uint8
+    ncols : int, optional
+        Pictures per row.
+    pad : int, optional
+        Pixels of black between pictures.
+
+    Returns
+    -------
+    `numpy.ndarray`, shape ``(H, W, 3)``, uint8
+    """
+    if not len(pictures):
+        msg = 'nothing to tile: no pictures given'
+        raise ValueError(msg)
+    ny, nx = pictures[0].shape[:2]
+    ncols = min(ncols, len(pictures))
+    nrows = -(-len(pictures) // ncols)
+    grid = np.zeros((nrows * (ny + pad) - pad, ncols * (nx + pad) - pad, 3), dtype=np.uint8)
+    for k, pic in enumerate(pictures):
+        r, c = divmod(k, ncols)
+        grid[r * (ny + pad):r * (ny + pad) + ny, c * (nx + pad):c * (nx + pad) + nx] = pic
+    return grid
+
+
 def rgb_grid(hduls, *, ncols=8, pad=2, **kwargs):
     """
     Tile the RGB pictures of several products into one array.
@@ -84,18 +113,10 @@ def rgb_grid(hduls, *, ncols=8, pad=2, **kwargs):
     -------
     `numpy.ndarray`, shape ``(H, W, 3)``, uint8
     """
-    pics = [to_rgb(h, **kwargs) for h in hduls]
-    if not pics:
+    if not len(hduls):
         msg = 'rgb_grid needs at least one product'
         raise ValueError(msg)
-    ny, nx = pics[0].shape[:2]
-    ncols = min(ncols, len(pics))
-    nrows = -(-len(pics) // ncols)
-    grid = np.zeros((nrows * (ny + pad) - pad, ncols * (nx + pad) - pad, 3), dtype=np.uint8)
-    for k, pic in enumerate(pics):
-        r, c = divmod(k, ncols)
-        grid[r * (ny + pad):r * (ny + pad) + ny, c * (nx + pad):c * (nx + pad) + nx] = pic
-    return grid
+    return tile([to_rgb(h, **kwargs) for h in hduls], ncols=ncols, pad=pad)
 
 
 def save_rgb_grid(hduls, path, *, ncols=8, pad=2, overwrite=False, **kwargs):

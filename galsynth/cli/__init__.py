@@ -19,7 +19,7 @@ import sys
 # command line prefers passive waiting (must be set before torch is imported).
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-__all__ = ['main', 'CommandError']
+__all__ = ['main', 'CommandError', 'positive_int', 'nonnegative_int']
 
 #: Subcommand modules, in the order of the data path.
 COMMANDS = ('simulate', 'fetch_sdss', 'extract', 'train', 'generate', 'measure', 'evaluate')
@@ -61,15 +61,24 @@ def build_parser():
     return parser
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
+def _int_at_least(text, minimum):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= {minimum}')
     return value
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0 (seeds, counts that may be zero)."""
+    return _int_at_least(text, 0)
 
 
 def main(argv=None):

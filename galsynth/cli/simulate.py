@@ -3,22 +3,9 @@
 ``galsynth simulate``: simulated galaxies (GalSim) into a folder of FITS files.
 """
 
-import argparse
-
-from . import positive_int
+from . import nonnegative_int, positive_int
 
 __all__ = ['add_parser', 'run']
-
-
-def _seed(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
-    return value
 
 
 def add_parser(subparsers):
@@ -46,7 +33,7 @@ def add_parser(subparsers):
                         help='stamp size in pixels (default 256; 0.396 arcsec pixels)')
     parser.add_argument('--bands', default='gri',
                         help="SDSS bands, e.g. 'gri' or 'ugriz' (default gri)")
-    parser.add_argument('--seed', type=_seed, default=None,
+    parser.add_argument('--seed', type=nonnegative_int, default=None,
                         help='base seed; galaxy k depends only on (seed, k) (default: the '
                              "folder's previous seed, else a fresh one, written to "
                              'simulation.json)')

@@ -32,7 +32,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import CommandError, positive_int
+from . import CommandError, nonnegative_int, positive_int
 
 __all__ = ['add_parser', 'run']
 
@@ -40,15 +40,6 @@ log = logging.getLogger(__name__)
 
 METRICS = ('swd', 'none')
 
-
-def _nonneg_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
-    return value
 
 
 def _positive_float(text):
@@ -109,7 +100,7 @@ def add_parser(subparsers):
                    help='use only the first N files (sorted by path)')
     g.add_argument('--no-cache', action='store_true',
                    help='no cache file of the pre-processed images in the data folder')
-    g.add_argument('--workers', type=_nonneg_int, default=0,
+    g.add_argument('--workers', type=nonnegative_int, default=0,
                    help='data-loading worker processes (0: main process)')
 
     g = p.add_argument_group('run')
@@ -146,7 +137,7 @@ def add_parser(subparsers):
     g.add_argument('--tick', type=_positive_float, default=1.0, help='log interval in kimg')
     g.add_argument('--keep-snapshots', type=positive_int, default=None,
                    help='keep only the newest N network-snapshot-*.pt (default: all)')
-    g.add_argument('--grid', type=_nonneg_int, default=16,
+    g.add_argument('--grid', type=nonnegative_int, default=16,
                    help='G_ema samples saved as fakes-<kimg>.png at each snapshot (0: none)')
     g.add_argument('--metric', choices=METRICS, default='swd',
                    help='quality metric for the log and best.pt: multi-scale sliced '
@@ -157,11 +148,11 @@ def add_parser(subparsers):
                    help='real and generated images per metric evaluation')
 
     g = p.add_argument_group('fine-tuning')
-    g.add_argument('--freeze-g', type=_nonneg_int, default=0,
+    g.add_argument('--freeze-g', type=nonnegative_int, default=0,
                    help='freeze the first N synthesis layers of G (the method uses 1)')
-    g.add_argument('--freeze-g-blocks', type=_nonneg_int, default=0,
+    g.add_argument('--freeze-g-blocks', type=nonnegative_int, default=0,
                    help='freeze the first N synthesis blocks of G (4x4, 8x8, ...)')
-    g.add_argument('--freeze-d', type=_nonneg_int, default=0,
+    g.add_argument('--freeze-d', type=nonnegative_int, default=0,
                    help='freeze the first N discriminator blocks (FreezeD)')
     g.add_argument('--freeze-mapping', action='store_true', help='also freeze the mapping network')
 

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..bands import BANDS
 from ..exceptions import PhotometryWarning
 from ..utils.io import atomic_write, atomic_write_bytes, check_output_dir
+from ..visualization import tile
 from .cmd import DEFAULT_K, cmd_acceptance, plot_cmd
 from .distances import property_distances
 from .memorization import memorization, normalize_images
@@ -135,13 +136,7 @@ def _tile(pictures, ncols=8, pad=2):
     ny, nx = pictures[0].shape[:2]
     pics = [p if p.shape[:2] == (ny, nx) else
             np.asarray(Image.fromarray(p).resize((nx, ny), Image.BICUBIC)) for p in pictures]
-    ncols = min(ncols, len(pics))
-    nrows = -(-len(pics) // ncols)
-    grid = np.zeros((nrows * (ny + pad) - pad, ncols * (nx + pad) - pad, 3), dtype=np.uint8)
-    for k, pic in enumerate(pics):
-        r, c = divmod(k, ncols)
-        grid[r * (ny + pad):r * (ny + pad) + ny, c * (nx + pad):c * (nx + pad) + nx] = pic
-    return grid
+    return tile(pics, ncols=ncols, pad=pad)
 
 
 def _save_png(array, path, overwrite):

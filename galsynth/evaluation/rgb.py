@@ -60,7 +60,11 @@ def _is_raster(path):
 
 def list_images(source, *, kinds=('fits', 'raster')):
     """
-    The image files of a folder (not recursive), sorted by name.
+    The image files of a folder and its subfolders, sorted by path.
+
+    Folders written by ``galsynth extract`` hold one subfolder per field, so
+    the search is recursive, like the training datasets'; hidden files and
+    folders (caches) are skipped.
 
     Parameters
     ----------
@@ -91,7 +95,9 @@ def list_images(source, *, kinds=('fits', 'raster')):
         if not folder.is_dir():
             msg = f'{folder}: not a folder'
             raise ValueError(msg)
-        files = sorted(p for p in folder.iterdir() if p.is_file() and wanted(p.name))
+        files = sorted(p for p in folder.rglob('*')
+                       if p.is_file() and wanted(p.name)
+                       and not any(part.startswith('.') for part in p.relative_to(folder).parts))
         if not files:
             msg = (f'{folder}: no image files ({", ".join(kinds)}: '
                    f'{", ".join(FITS_SUFFIXES + RASTER_SUFFIXES)})')

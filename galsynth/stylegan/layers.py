@@ -43,7 +43,6 @@ ACTIVATIONS = {
     'linear': (None, 1.0),
     'lrelu': (0.2, math.sqrt(2.0)),
 }
-LRELU_SLOPE = 0.2
 
 
 def _check_activation(activation):
