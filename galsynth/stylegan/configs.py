@@ -307,18 +307,23 @@ class _Preset:
 
 
 # Named presets. The R1 weights follow the ADA paper's heuristic
-# gamma = 0.0002 * resolution**2 / batch_size.
+# gamma = 0.0002 * resolution**2 / batch_size. The CPU presets, meant for short
+# runs, ramp the EMA half-life up (at most 5% of the images seen, as in ADA):
+# without it the EMA generator of a run of a few kimg averages its first,
+# untrained weights.
 CONFIGS = {
     'cpu-16': _Preset(
         network=dict(architecture='stylegan2', resolution=16, img_channels=3,
                      z_dim=128, w_dim=128, mapping_layers=4,
                      channel_base=2048, channel_max=64),
-        training=dict(batch_size=16, r1_gamma=0.0002 * 16 ** 2 / 16, ema_kimg=2.0)),
+        training=dict(batch_size=16, r1_gamma=0.0002 * 16 ** 2 / 16, ema_kimg=2.0,
+                      ema_rampup=0.05)),
     'cpu-32': _Preset(
         network=dict(architecture='stylegan2', resolution=32, img_channels=3,
                      z_dim=256, w_dim=256, mapping_layers=8,
                      channel_base=4096, channel_max=128),
-        training=dict(batch_size=16, r1_gamma=0.0002 * 32 ** 2 / 16, ema_kimg=5.0)),
+        training=dict(batch_size=16, r1_gamma=0.0002 * 32 ** 2 / 16, ema_kimg=5.0,
+                      ema_rampup=0.05)),
     # 128 feature maps from 4x4 to 32x32 and 64 at 64x64 (channel_base 4096):
     # 2.5 times less work per image than 128 everywhere, which is what makes
     # >= 30 kimg/h possible on 2 CPU cores (see benchmarks/bench_stylegan.py).
@@ -327,7 +332,7 @@ CONFIGS = {
                      z_dim=512, w_dim=512, mapping_layers=8,
                      channel_base=4096, channel_max=128),
         training=dict(batch_size=16, r1_gamma=0.0002 * 64 ** 2 / 16, ema_kimg=5.0,
-                      lazy_r1_interval=16)),
+                      ema_rampup=0.05, lazy_r1_interval=16)),
     'gpu-128': _Preset(
         network=dict(architecture='stylegan2', resolution=128, img_channels=3,
                      channel_base=32768, channel_max=512),
