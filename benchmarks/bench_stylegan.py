@@ -15,7 +15,11 @@ batch 4), at 64x64 and 256x256, this measures
 prints a table, and writes ``benchmarks/results/stylegan.json``. The figures
 are compared with NVlabs' stylegan2-ada-pytorch on the same machine (CPU
 reference ops): about 14.6 s per batch of 4 for the full config at 64x64,
-and about 12 kimg/h for the CPU config (38 kimg/h at channel_max 64).
+and about 12 kimg/h for the CPU config with 128 feature maps at every
+resolution (``cpu-64-nvlabs`` here; 38 kimg/h at channel_max 64). Those
+figures were taken at another time; as the machine's speed changes several
+fold with its load, a fair ratio needs both codes timed side by side (the
+NVlabs code is not part of galsynth because of its licence).
 
 Wall-clock times on a shared machine are noisy; the script records the load
 average and the process CPU time next to each figure and repeats every
@@ -129,10 +133,23 @@ class TrainStep:
         self.phase('Dreg', 'D')
 
 
-def timed(func, repeats):
-    """Run ``func`` ``repeats`` times; wall and CPU seconds of each run."""
+#: Keep repeating a measurement until this many seconds have passed (at most
+#: MAX_REPEATS runs): on a shared machine the speed changes from minute to minute.
+BUDGET_S = 60.0
+MAX_REPEATS = 20
+
+
+def timed(func, repeats, *, budget_s=None):
+    """
+    Run ``func`` at least ``repeats`` times, and more until ``budget_s`` seconds passed.
+
+    Returns the wall and CPU seconds of each run.
+    """
+    budget_s = BUDGET_S if budget_s is None else budget_s
     wall, cpu = [], []
-    for _ in range(repeats):
+    start = time.perf_counter()
+    while len(wall) < repeats or (time.perf_counter() - start < budget_s
+                                  and len(wall) < MAX_REPEATS):
         t0, c0 = time.perf_counter(), time.process_time()
         func()
         wall.append(time.perf_counter() - t0)
@@ -140,7 +157,7 @@ def timed(func, repeats):
     return wall, cpu
 
 
-def bench_generator(step, repeats):
+def bench_generator(step, repeats, budget_s):
     """Images per second of the EMA generator without gradients."""
     G = step.G_ema
     n = step.batch
@@ -151,17 +168,17 @@ def bench_generator(step, repeats):
             G(z, generator=step.generator)
 
     run()  # warm-up
-    wall, cpu = timed(run, repeats)
+    wall, cpu = timed(run, repeats, budget_s=budget_s / 3)
     return {'images_per_s': n / min(wall), 'images_per_s_median': n / statistics.median(wall),
             'cpu_s_per_image': min(cpu) / n}
 
 
-def bench_training(step, repeats, reg_repeats):
+def bench_training(step, repeats, reg_repeats, budget_s):
     """Seconds per training iteration (Dreg amortized) and derived s/kimg."""
     step.main_step()  # warm-up
     step.reg_step()
-    main_wall, main_cpu = timed(step.main_step, repeats)
-    reg_wall, reg_cpu = timed(step.reg_step, reg_repeats)
+    main_wall, main_cpu = timed(step.main_step, repeats, budget_s=budget_s)
+    reg_wall, reg_cpu = timed(step.reg_step, reg_repeats, budget_s=budget_s / 4)
     interval = step.loss.r1_interval
     s_step = min(main_wall) + min(reg_wall) / interval
     s_step_med = statistics.median(main_wall) + statistics.median(reg_wall) / interval
@@ -173,7 +190,7 @@ def bench_training(step, repeats, reg_repeats):
             'main_wall_all': main_wall, 'reg_wall_all': reg_wall}
 
 
-def run(configs, resolutions, *, repeats, threads, skip=()):
+def run(configs, resolutions, *, repeats, threads, budget_s=BUDGET_S, skip=()):
     """Run the benchmark grid; list of result dicts."""
     torch.set_num_threads(threads)
     rows = []
@@ -189,8 +206,9 @@ def run(configs, resolutions, *, repeats, threads, skip=()):
             big = n_params > 20e6 and res >= 256
             reps = 1 if big else repeats
             load0 = os.getloadavg()[0]
-            gen = bench_generator(step, reps if not big else 2)
-            trn = bench_training(step, reps, 1 if big or res >= 256 else 2)
+            budget = 0.0 if big else budget_s
+            gen = bench_generator(step, reps if not big else 2, budget)
+            trn = bench_training(step, reps, 1 if big or res >= 256 else 2, budget)
             row = {'config': name, 'resolution': res, 'threads': threads,
                    'channels': {r: net.channels(r) for r in net.resolutions},
                    'parameters': n_params, 'load_average': [load0, os.getloadavg()[0]],
@@ -230,22 +248,27 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2, help='torch threads')
     parser.add_argument('--all', action='store_true',
                         help='also run cpu-64-nvlabs at 256x256 (slow)')
+    parser.add_argument('--budget', type=float, default=BUDGET_S,
+                        help='seconds to keep repeating each training measurement '
+                             f'(default {BUDGET_S:g}; at most {MAX_REPEATS} runs)')
     parser.add_argument('--quick', action='store_true',
-                        help='64x64 only, 2 repeats (a couple of minutes)')
+                        help='64x64 only, 2 repeats, 10 s budget (a couple of minutes)')
     parser.add_argument('--name', default='stylegan',
                         help='results/<name>.json to write (default stylegan)')
     args = parser.parse_args(argv)
     configs = args.configs.split(',')
     resolutions = [int(r) for r in args.resolutions.split(',')]
     repeats = args.repeats
+    budget = args.budget
     if args.quick:
-        resolutions, repeats = [64], 2
+        resolutions, repeats, budget = [64], 2, 10.0
     print(HEADER)
     # 128 feature maps at 256x256 with batch 16 takes minutes per step on CPU
-    rows = run(configs, resolutions, repeats=repeats, threads=args.threads,
+    rows = run(configs, resolutions, repeats=repeats, threads=args.threads, budget_s=budget,
                skip=() if args.all else ('cpu-64-nvlabs-256',))
     payload = {'threads': args.threads, 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
                'nvlabs_reference': NVLABS,
+               'budget_s': budget,
                'notes': ('Wall-clock minimum over repeats on a shared machine; s_per_step = '
                          'Gmain + Dmain + EMA + Dreg/16; nvlabs_speedup > 1 means faster '
                          'than NVlabs stylegan2-ada-pytorch.'),
