@@ -25,14 +25,6 @@ from galsynth.stylegan.training import train
 from .test_training import TinyDataset, tiny_config
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     """A finished tiny training run (stylegan2, 3 bands, 16x16)."""

@@ -21,16 +21,6 @@ from galsynth.stylegan.training import (
     train,
 )
 
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny networks on shared cores: extra intra-op threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 #: A network small enough for a training step in a few milliseconds.
 TINY = {'channel_max': 16, 'z_dim': 16, 'w_dim': 16, 'mapping_layers': 2}
 
